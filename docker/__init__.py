@@ -1,0 +1,1 @@
+"""The templates nodeops bootstrap renders into a project (packaged as nodeops.templates)."""

@@ -1,0 +1,3 @@
+"""nodeops: the Node.js-in-Docker workflow as Invoke tasks."""
+
+__version__ = "0.1.0"

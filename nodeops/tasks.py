@@ -1,0 +1,259 @@
+"""The nodeops tasks: thin Invoke wrappers over the project modules.
+
+Use them as ``nodeops TASK``, or import ``ns`` into a repo's own tasks.py and
+run ``inv TASK``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from invoke import Collection, Context, Exit, task
+
+from .errors import EXIT_INTERRUPTED, EXIT_USAGE, NodeopsError
+from .identity import current_host_user
+from .scaffold import NPM_QUIET
+from .settings import DEFAULT_NODE_VERSION, DEFAULT_PORT, ENV_EXAMPLE_FILE, ENV_FILE, load_settings
+
+
+def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn nodeops' expected failures and Ctrl-C into a message and an exit code.
+
+    Invoke prints an `Exit` message without a traceback, under ``inv`` as
+    well as under ``nodeops``.
+    """
+
+    @functools.wraps(body)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return body(*args, **kwargs)
+        except NodeopsError as error:
+            raise Exit(f"nodeops: {error.message}", error.code) from None
+        except KeyboardInterrupt:
+            raise Exit("nodeops: interrupted", EXIT_INTERRUPTED) from None
+
+    return wrapper
+
+
+def say(message: str) -> None:
+    print(f"nodeops: {message}", file=sys.stderr)
+
+
+def open_project(prepare: bool = True):
+    """Open the project in the current folder; with ``prepare``, ready it for a run."""
+    from .compose import Project
+
+    directory = Path.cwd()
+    env_path = directory / ENV_FILE
+    example = directory / ENV_EXAMPLE_FILE
+    if not env_path.exists() and example.is_file():
+        from .files import write_atomic
+
+        write_atomic(env_path, example.read_text(encoding="utf-8"))
+        say(f"created {ENV_FILE} from {ENV_EXAMPLE_FILE}")
+    project = Project(directory, load_settings(directory), current_host_user())
+    if prepare:
+        project.prepare()
+    return project
+
+
+def finish(code: int) -> None:
+    """End the task with a container command's own exit code."""
+    if code != 0:
+        raise Exit(code=code)
+
+
+@task(
+    help={
+        "force": "Replace the Docker and settings files nodeops writes even if they exist.",
+        "node-version": f"The node image version to pin (default {DEFAULT_NODE_VERSION}).",
+        "port": f"The port the app listens on and the host publishes (default {DEFAULT_PORT}).",
+    }
+)
+@reports_errors
+def bootstrap(
+    c: Context, force: bool = False, node_version: str = DEFAULT_NODE_VERSION, port: int = DEFAULT_PORT
+) -> None:
+    """Set up Docker files, .env and package files in this folder."""
+    from .compose import Project
+    from .scaffold import create_package_files, write_project_files
+
+    directory = Path.cwd()
+    for line in write_project_files(directory, node_version, port, force):
+        say(line)
+    project = Project(directory, load_settings(directory), current_host_user())
+    project.prepare()
+    for line in create_package_files(project):
+        say(line)
+    say("ready: run 'nodeops up' to start the app")
+
+
+@task(
+    positional=["packages"],
+    help={
+        "packages": "Packages to add, one or several separated by spaces or commas (quote them).",
+        "dev": "Save them to devDependencies.",
+    },
+)
+@reports_errors
+def install(c: Context, packages: str, dev: bool = False) -> None:
+    """Add npm packages to package.json, the lock file and node_modules."""
+    names = parse_packages(packages)
+    project = open_project()
+    command = ["npm", "install", *NPM_QUIET, "--save-dev" if dev else "--save", *names]
+    run_lock_writer(project, command)
+
+
+@task
+@reports_errors
+def lock(c: Context) -> None:
+    """Update package-lock.json to match package.json, then sync node_modules."""
+    project = open_project()
+    run_lock_writer(project, ["npm", "install", *NPM_QUIET])
+
+
+def run_lock_writer(project, command: list[str]) -> None:
+    """Run an npm command that rewrites the lock file, as the owner of the project files.
+
+    The entrypoint stamps node_modules afterwards, so the volume counts as in sync.
+    """
+    finish(project.run(command, user=project.user.project_writer, env={"NODEOPS_RESTAMP": "1"}))
+
+
+def parse_packages(raw: str) -> list[str]:
+    """Split package specs on spaces and commas; reject what npm would read as an option."""
+    names = [name for name in raw.replace(",", " ").split() if name]
+    if not names:
+        raise NodeopsError(
+            "no package given: name one or more, for example 'nodeops install express';"
+            " to update the lock file from package.json, run 'nodeops lock'"
+        )
+    for name in names:
+        if name.startswith("-"):
+            raise NodeopsError(
+                f"invalid package {name!r}: a package name cannot start with '-';"
+                " use --dev for devDependencies"
+            )
+    return names
+
+
+@task(help={"detach": "Return once the app is started, leaving it running."})
+@reports_errors
+def up(c: Context, detach: bool = False) -> None:
+    """Build if needed and run the app with its port published."""
+    project = open_project()
+    # Sync node_modules in a one-off container first, so the install shows here
+    # and a detached app starts on a complete tree.
+    finish(project.run(["true"], tty=False))
+    code = project.up(detach)
+    if code == EXIT_INTERRUPTED:
+        raise Exit(code=EXIT_INTERRUPTED)
+    finish(code)
+    if detach:
+        say(f"running on http://localhost:{project.settings.port}; stop it with 'nodeops down'")
+
+
+@task(help={"volumes": "Also remove the project's volumes (node_modules and the npm cache)."})
+@reports_errors
+def down(c: Context, volumes: bool = False) -> None:
+    """Stop and remove the project's containers and network."""
+    project = open_project(prepare=False)
+    project.write_override()
+    finish(project.down(volumes))
+
+
+@task(
+    help={
+        "root": "Open the shell as root instead of the app user.",
+        "command": "Run this command in bash instead of an interactive shell.",
+    }
+)
+@reports_errors
+def shell(c: Context, root: bool = False, command: str = "") -> None:
+    """Open bash in a one-off container of the app."""
+    project = open_project()
+    argv = ["bash", "-c", command] if command else ["bash"]
+    finish(project.run(argv, user="root" if root else None))
+
+
+@task(help={"args": "Arguments passed on to npm test, as one quoted string."})
+@reports_errors
+def test(c: Context, args: str = "") -> None:
+    """Run npm test in a one-off container; its exit code is nodeops' exit code."""
+    project = open_project()
+    command = ["npm", "test"]
+    extra = shlex.split(args)
+    if extra:
+        command += ["--", *extra]
+    finish(project.run(command))
+
+
+@task(name="prune-volume", help={"yes": "Do not ask for confirmation."})
+@reports_errors
+def prune_volume(c: Context, yes: bool = False) -> None:
+    """Remove this project's node_modules volume and the containers using it."""
+    from .volume import remove_node_modules_volume
+
+    project = open_project(prepare=False)
+    project.write_override()
+    if not yes and sys.stdin.isatty():
+        answer = input(f"Remove the node_modules volume of {project.name}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise Exit("nodeops: nothing removed", EXIT_USAGE)
+    removed = remove_node_modules_volume(project)
+    if not removed:
+        say(f"no node_modules volume for {project.name}: nothing to remove")
+    for item in removed:
+        say(f"removed {item}")
+
+
+@task
+@reports_errors
+def status(c: Context) -> None:
+    """Show the project's image, node_modules volume and containers."""
+    from .volume import containers_using, read_state
+
+    project = open_project(prepare=False)
+    project.write_override()
+    image = "current" if project.image_is_current() else "missing or out of date (rebuilt on the next run)"
+    state = read_state(project)
+    lines = [
+        ("project", project.name),
+        ("service", project.service),
+        ("node", project.settings.node_version),
+        ("image", image),
+        ("volume", state.name or f"{project.name}_{state.key} (not created)"),
+        ("state", f"{state.state}: {state.reason}" if state.reason else state.state),
+    ]
+    if state.name:
+        users = [container.name for container in containers_using(project, state.name)]
+        lines.append(("used by", ", ".join(users) if users else "no container"))
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        print(f"{label.ljust(width)}  {value}")
+
+
+@task(
+    name="prod-build",
+    help={
+        "tag": "The image name and tag to build, for example chat:latest.",
+        "cache": "Use the build cache (--no-cache rebuilds every layer).",
+    },
+)
+@reports_errors
+def prod_build(c: Context, tag: str = "", cache: bool = True) -> None:
+    """Build the production image and print its size."""
+    from .production import build_production_image
+
+    project = open_project(prepare=False)
+    summary = build_production_image(project, tag, cache=cache)
+    for line in summary:
+        print(line)
+
+
+ns = Collection(bootstrap, install, lock, up, down, shell, test, prune_volume, status, prod_build)

@@ -1,0 +1,22 @@
+"""This repository's tasks: the nodeops collection, extended as a Node repo would.
+
+In a Node repo, the first two statements below are all a tasks.py needs for
+``inv up``, ``inv install express`` and the rest; add your own tasks after.
+"""
+
+import sys
+
+from invoke import Collection, Context, task
+
+from nodeops import tasks as nodeops_tasks
+
+ns = Collection.from_module(nodeops_tasks)
+
+
+@task
+def selftest(c: Context) -> None:
+    """Run nodeops' own test suite (needs a Docker engine)."""
+    c.run(f"{sys.executable} -m pytest", pty=False)
+
+
+ns.add_task(selftest)
