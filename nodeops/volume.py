@@ -114,9 +114,10 @@ def remove_node_modules_volume(project: Project) -> list[str]:
     removed = []
     for volume in find_volumes(project, key):
         for container in containers_using(project, volume.name):
+            name = container.name
             container.stop()
             container.remove(force=True, volumes=False)
-            removed.append(f"container {container.name}")
+            removed.append(f"container {name}")
         project.client.volume.remove(volume.name)
         removed.append(f"volume {volume.name}")
     return removed

@@ -172,6 +172,8 @@ class Result:
 class TestProject:
     """A project folder owned by a host user, with its own compose project name."""
 
+    __test__ = False  # A fixture, not a test class, despite its name.
+
     directory: Path
     user: HostUser
     port: int
