@@ -259,8 +259,19 @@ class Project:
         self.write_override()
         self.make_host_mount_point()
         if not self.image_is_current():
+            self.check_development_stage()
             print(f"nodeops: building the development image of {self.name}", file=sys.stderr)
             self.build()
+
+    def check_development_stage(self) -> None:
+        """Fail early, with the fix, when the Dockerfile has no development stage to build."""
+        dockerfile = self.directory / "Dockerfile"
+        text = dockerfile.read_text(encoding="utf-8") if dockerfile.is_file() else ""
+        if not re.search(r"^\s*FROM\s+\S+\s+AS\s+development\s*$", text, re.IGNORECASE | re.MULTILINE):
+            raise NodeopsError(
+                f"{dockerfile} has no stage named development: add one, or run"
+                " 'nodeops bootstrap --force' to replace it with nodeops' Dockerfile"
+            )
 
     # Running containers.
 
