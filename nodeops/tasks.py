@@ -243,17 +243,45 @@ def status(c: Context) -> None:
     help={
         "tag": "The image name and tag to build, for example chat:latest.",
         "cache": "Use the build cache (--no-cache rebuilds every layer).",
+        "push": "Push the image to its registry after the build (needs docker buildx).",
+        "platform": "Build for these platforms, for example linux/amd64,linux/arm64 (needs docker buildx).",
     },
 )
 @reports_errors
-def prod_build(c: Context, tag: str = "", cache: bool = True) -> None:
-    """Build the production image and print its size."""
+def prod_build(c: Context, tag: str = "", cache: bool = True, push: bool = False, platform: str = "") -> None:
+    """Build the production image, check it, and print its size."""
+    from .errors import EXIT_FAILURE
     from .production import build_production_image
 
     project = open_project(prepare=False)
-    summary = build_production_image(project, tag, cache=cache)
-    for line in summary:
+    report = build_production_image(project, tag, cache=cache, push=push, platform=platform)
+    for line in report.lines:
         print(line)
+    if report.failures:
+        raise NodeopsError(f"{tag} failed its checks: " + "; ".join(report.failures), EXIT_FAILURE)
 
 
-ns = Collection(bootstrap, install, lock, up, down, shell, test, prune_volume, status, prod_build)
+@task(
+    name="prod-run",
+    help={
+        "tag": "The production image to run, as built by prod-build.",
+        "port": "The host port to publish the app on, on 127.0.0.1 (default: a free port).",
+        "timeout": "Seconds to wait for the healthcheck to pass (default 60).",
+        "read-only": "Run with a read-only root filesystem and a tmpfs on /tmp (--no-read-only for apps that write).",
+    },
+)
+@reports_errors
+def prod_run(c: Context, tag: str = "", port: int = 0, timeout: int = 60, read_only: bool = True) -> None:
+    """Run the production image, wait until healthy, then time its stop."""
+    from .production import run_production_image
+    from .settings import parse_port
+
+    if port:
+        parse_port(str(port), "--port")
+    if timeout <= 0:
+        raise NodeopsError(f"invalid --timeout {timeout}: give a number of seconds above 0, for example 60")
+    project = open_project(prepare=False)
+    run_production_image(project, tag, host_port=port, timeout=timeout, read_only=read_only)
+
+
+ns = Collection(bootstrap, install, lock, up, down, shell, test, prune_volume, status, prod_build, prod_run)
