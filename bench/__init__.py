@@ -1,0 +1,1 @@
+"""The nodeops benchmark: nodeops against raw docker compose, side by side."""
