@@ -1,8 +1,8 @@
 """The project's compose setup, and the docker commands nodeops runs on it.
 
 Hot paths (``test``, ``shell``, ``up``) build compose argument lists and run
-them directly, so they never pay for importing python-on-whales; commands
-whose output nodeops reads go through python-on-whales (see `Project.client`).
+them directly, so they never pay for importing python-on-whales. Commands
+whose output nodeops parses go through python-on-whales (see `Project.client`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 #: The file names compose looks for, in its own order of preference.
 COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 
-#: Where the app lives in the container (the source bind mount).
+#: The app folder in the container, the target of the source bind mount.
 APP_DIR = "/srv/app"
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -139,8 +139,8 @@ def run_foreground(argv: Sequence[str], env: Mapping[str, str] | None = None) ->
     """Run a command attached to the terminal and return its exit code.
 
     Ctrl-C reaches the child through the terminal's process group, so nodeops
-    only waits for it to finish; a SIGTERM sent to nodeops is passed on, so an
-    orchestrator or CI runner stopping nodeops also stops compose.
+    only waits for it to finish. A SIGTERM sent to nodeops is passed on, so a
+    CI runner that stops nodeops also stops compose.
     """
     process = subprocess.Popen(list(argv), env=None if env is None else dict(env))
     previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)

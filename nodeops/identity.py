@@ -37,9 +37,9 @@ class HostUser:
         """Return the container user for commands that write project files.
 
         Those commands (npm init, npm install --save) must create files the
-        host user owns. A non-root host user is the node user in the container
-        (None keeps the image's user); a root host user is root there too,
-        because node could not write a folder that root owns.
+        host user owns. A non-root host user already is the container's node
+        user, so None keeps the image's user. A root host user is root in the
+        container too, because node could not write a folder that root owns.
         """
         return "root" if self.is_root else None
 

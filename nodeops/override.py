@@ -42,15 +42,15 @@ def build_inputs_hash(
 def render_override(service: str, user: HostUser, inputs_hash: str) -> str:
     uid, gid = user.node_ids
     if user.is_root:
-        why = (
+        reason = (
             "# The host user is root, and the app never runs as uid 0, so node keeps\n"
             "# uid 1000; nodeops runs the commands that write project files as root.\n"
         )
     else:
-        why = f"# The container's node user takes the host user's uid {uid} and gid {gid}.\n"
+        reason = f"# The container's node user takes the host user's uid {uid} and gid {gid}.\n"
     return (
         f"{MARKER} before every build or run. Do not edit or commit it.\n"
-        f"{why}"
+        f"{reason}"
         "services:\n"
         f"  {service}:\n"
         "    build:\n"
@@ -65,8 +65,8 @@ def render_override(service: str, user: HostUser, inputs_hash: str) -> str:
 def write_override(path: Path, content: str) -> bool:
     """Write the override unless it already has ``content``; return whether it changed.
 
-    An override that nodeops did not write is the user's, so it is left as it
-    is and the user is told how to go on.
+    An override without nodeops' marker is the user's own, so it is kept and
+    the error says how to go on.
     """
     if path.is_file():
         current = path.read_text(encoding="utf-8")

@@ -86,12 +86,12 @@ def write_project_files(directory: Path, node_version: str, port: int, force: bo
 
 def _complete_env_file(directory: Path, node_version: str, port: int) -> str:
     path = directory / ENV_FILE
-    wanted = {"NODE_VERSION": node_version, "PORT": str(port)}
+    required = {"NODE_VERSION": node_version, "PORT": str(port)}
     if not path.exists():
-        write_atomic(path, render("env", {key: value for key, value in wanted.items()}))
+        write_atomic(path, render("env", {key: value for key, value in required.items()}))
         return f"wrote {ENV_FILE}"
     present = read_env_file(path)
-    missing = {key: value for key, value in wanted.items() if key not in present}
+    missing = {key: value for key, value in required.items() if key not in present}
     if not missing:
         return f"kept {ENV_FILE}"
     text = path.read_text(encoding="utf-8")
