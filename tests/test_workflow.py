@@ -28,7 +28,7 @@ def fetch(url: str, data: bytes | None = None, timeout: float = 5) -> str:
 
 
 def wait_for_page(url: str, deadline_seconds: float = 90) -> str:
-    """Poll ``url`` until it answers, and return the body."""
+    """Poll ``url`` until it responds, and return the body."""
     deadline = time.monotonic() + deadline_seconds
     while True:
         try:
@@ -146,11 +146,11 @@ def test_bootstrap_existing_repo(make_project) -> None:
     assert env_text.startswith(f"PORT={project.port}\nAPI_URL=http://api.internal\n")
     assert (project.directory / ".gitignore").read_text().startswith("dist/\n")
     assert (project.directory / "package-lock.json").is_file()
-    kept = json.loads((project.directory / "package.json").read_text())
-    assert kept["name"] == "existing-app"
-    assert kept["dependencies"] == {"ms": "^2.1.3"}
-    assert kept["devDependencies"]["is-number"] == "^7.0.0"
-    assert "nodemon" in kept["devDependencies"]
+    manifest_after = json.loads((project.directory / "package.json").read_text())
+    assert manifest_after["name"] == "existing-app"
+    assert manifest_after["dependencies"] == {"ms": "^2.1.3"}
+    assert manifest_after["devDependencies"]["is-number"] == "^7.0.0"
+    assert "nodemon" in manifest_after["devDependencies"]
     assert not (project.directory / "index.js").exists()
 
     tested = project.nodeops("test")
