@@ -13,9 +13,51 @@ stamp="$modules/.nodeops-stamp"
 
 say() { echo "nodeops: $*" >&2; }
 
-expected_stamp() {
-  echo "lock $(sha256sum package-lock.json | cut -d ' ' -f 1)"
-  echo "node $(node --version)"
+# Print the stamp of the current lock file and node, after checking that the
+# lock still lists what package.json declares. The check runs before anything
+# in the volume changes, so a package.json edited by hand leaves it as it was.
+# One node process does both, because each node start costs about 50 ms.
+check_and_stamp() {
+  node -e '
+const crypto = require("node:crypto");
+const fs = require("node:fs");
+const fail = (message) => {
+  console.error("nodeops: " + message);
+  process.exit(65);
+};
+let manifest;
+let lock;
+try {
+  manifest = JSON.parse(fs.readFileSync("package.json", "utf8"));
+} catch (error) {
+  fail("invalid package.json: " + error.message + ": fix it, then run this again");
+}
+const lockBytes = fs.readFileSync("package-lock.json");
+try {
+  lock = JSON.parse(lockBytes);
+} catch (error) {
+  fail("invalid package-lock.json: " + error.message + ": run \x27nodeops lock\x27 to write it again");
+}
+const root = (lock.packages || {})[""];
+if (root) {
+  for (const field of ["dependencies", "devDependencies", "optionalDependencies", "peerDependencies"]) {
+    const declared = manifest[field] || {};
+    const locked = root[field] || {};
+    for (const name of new Set([...Object.keys(declared), ...Object.keys(locked)])) {
+      if (declared[name] !== locked[name]) {
+        const show = (value) => (value === undefined ? "missing" : JSON.stringify(value));
+        fail(
+          "package-lock.json does not match package.json: " + field + "." + name + " is " +
+          show(declared[name]) + " in package.json but " + show(locked[name]) + " in the lock;" +
+          " run \x27nodeops lock\x27 to update the lock (node_modules was left as it was)"
+        );
+      }
+    }
+  }
+}
+console.log("lock " + crypto.createHash("sha256").update(lockBytes).digest("hex"));
+console.log("node " + process.version);
+'
 }
 
 sync_modules() {
@@ -29,17 +71,25 @@ sync_modules() {
     say "package-lock.json is missing: run 'nodeops lock' to create it"
     exit 65
   fi
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(expected_stamp)" ]; then
+  # set -e does not apply inside $( ), so a failed check is tested here. Before
+  # nodeops install or lock, npm install itself rewrites the lock and the tree.
+  if [ "${NODEOPS_RESTAMP:-}" = 1 ]; then
+    expected=$(check_and_stamp 2>/dev/null) || return 0
+  else
+    expected=$(check_and_stamp) || exit 65
+  fi
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$expected" ]; then
     return 0
   fi
+  installed_node=$(sed -n 2p "$stamp" 2>/dev/null || true)
   if [ ! -f "$stamp" ]; then
     if [ -n "$(ls -A "$modules" 2>/dev/null)" ]; then
       reason="no record of a complete install"
     else
       reason="the volume is empty"
     fi
-  elif [ "$(sed -n 2p "$stamp")" != "node $(node --version)" ]; then
-    reason="node changed from $(sed -n 2p "$stamp" | cut -d ' ' -f 2) to $(node --version)"
+  elif [ "$installed_node" != "$(echo "$expected" | sed -n 2p)" ]; then
+    reason="node changed from ${installed_node#node } to $(node --version)"
   else
     reason="package-lock.json changed"
   fi
@@ -51,11 +101,19 @@ sync_modules() {
     say "npm ci failed: if package.json was edited by hand, run 'nodeops lock' to update package-lock.json"
     exit 65
   fi
-  finish_install
+  echo "$expected" >"$stamp"
+  give_to_node
 }
 
 finish_install() {
-  expected_stamp >"$stamp"
+  if ! check_and_stamp >"$stamp"; then
+    rm -f "$stamp"
+    exit 65
+  fi
+  give_to_node
+}
+
+give_to_node() {
   if [ "$(id -u)" = 0 ]; then
     # Installed as root (nodeops on a root host, or shell --root): give the
     # tree back to the node user that runs the app.

@@ -216,7 +216,7 @@ def prune_volume(c: Context, yes: bool = False) -> None:
 @reports_errors
 def status(c: Context) -> None:
     """Show the project's image, node_modules volume and containers."""
-    from .volume import containers_using, read_state
+    from .volume import containers_using, lock_mismatch, read_state
 
     project = open_project(prepare=False)
     project.write_override()
@@ -230,6 +230,11 @@ def status(c: Context) -> None:
         ("volume", state.name or f"{project.name}_{state.key} (not created)"),
         ("state", f"{state.state}: {state.reason}" if state.reason else state.state),
     ]
+    mismatch = lock_mismatch(project.directory)
+    if mismatch:
+        lines.append(("lock", f"out of date ({mismatch}): run 'nodeops lock'"))
+    else:
+        lines.append(("lock", "matches package.json"))
     if state.name:
         users = [container.name for container in containers_using(project, state.name)]
         lines.append(("used by", ", ".join(users) if users else "no container"))

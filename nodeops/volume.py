@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from .compose import APP_DIR, PROJECT_LABEL, VOLUME_LABEL, Project
 from .errors import EXIT_FAILURE, NodeopsError
 
 STAMP_FILE = ".nodeops-stamp"
+
+#: The package.json fields that npm ci requires the lock's root package to repeat.
+DEPENDENCY_FIELDS = ("dependencies", "devDependencies", "optionalDependencies", "peerDependencies")
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,44 @@ def find_volumes(project: Project, key: str | None = None) -> list:
 
 
 def containers_using(project: Project, volume_name: str) -> list:
+    """Return the containers, running or stopped, that mount the volume."""
     return project.client.container.list(all=True, filters=[("volume", volume_name)])
 
 
+def lock_mismatch(directory: Path) -> str | None:
+    """Return how package-lock.json differs from package.json, or None when it matches.
+
+    The development entrypoint makes the same check before it touches the
+    volume, so a package.json edited by hand fails with this reason.
+    """
+    try:
+        manifest = json.loads((directory / "package.json").read_text(encoding="utf-8"))
+        lock = json.loads((directory / "package-lock.json").read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        return f"{Path(error.filename).name} is missing"
+    except json.JSONDecodeError as error:
+        return f"invalid JSON at line {error.lineno}: {error.msg}"
+    root = lock.get("packages", {}).get("") if isinstance(lock, dict) else None
+    if not isinstance(manifest, dict) or not isinstance(root, dict):
+        return None
+    for field in DEPENDENCY_FIELDS:
+        declared = manifest.get(field) or {}
+        locked = root.get(field) or {}
+        for name in sorted({*declared, *locked}):
+            if declared.get(name) != locked.get(name):
+                return (
+                    f"{field}.{name} is {_show(declared.get(name))} in package.json"
+                    f" but {_show(locked.get(name))} in package-lock.json"
+                )
+    return None
+
+
+def _show(value: object) -> str:
+    return "missing" if value is None else json.dumps(value)
+
+
 def expected_stamp(project: Project) -> str:
+    """Return the stamp the entrypoint writes after installing the current lock file."""
     lock = project.directory / "package-lock.json"
     digest = hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else "none"
     return f"lock {digest}\nnode v{project.settings.node_version}"
@@ -78,12 +116,17 @@ def read_state(project: Project) -> VolumeState:
     wanted = expected_stamp(project)
     if stamp == wanted:
         return VolumeState(key, name, "in sync")
+    return VolumeState(key, name, "stale", stale_reason(stamp, wanted) + ": the next run reinstalls it")
+
+
+def stale_reason(stamp: str, expected: str) -> str:
+    """Say why the volume's stamp differs from the one the current lock and node would write."""
     installed_node = stamp.splitlines()[-1] if stamp else ""
-    if installed_node != wanted.splitlines()[-1]:
-        reason = f"installed for {installed_node or 'an unknown node'}, the project pins v{project.settings.node_version}"
-    else:
-        reason = "package-lock.json changed since the last install"
-    return VolumeState(key, name, "stale", reason + ": the next run reinstalls it")
+    expected_node = expected.splitlines()[-1]
+    if installed_node != expected_node:
+        installed = installed_node.removeprefix("node ").strip() or "an unknown node"
+        return f"installed for node {installed}, the project pins node {expected_node.removeprefix('node ')}"
+    return "package-lock.json changed since the last install"
 
 
 def _read_volume(project: Project, volume_name: str, command: list[str]) -> str:
@@ -110,14 +153,23 @@ def remove_node_modules_volume(project: Project) -> list[str]:
     labels compose puts on it, so a volume of the same name in another
     compose project, or one without labels, is never touched.
     """
+    from python_on_whales.exceptions import DockerException
+
     key = node_modules_key(project)
     removed = []
     for volume in find_volumes(project, key):
-        for container in containers_using(project, volume.name):
-            name = container.name
-            container.stop()
-            container.remove(force=True, volumes=False)
-            removed.append(f"container {name}")
-        project.client.volume.remove(volume.name)
+        try:
+            for container in containers_using(project, volume.name):
+                name = container.name
+                container.stop()
+                container.remove(force=True, volumes=False)
+                removed.append(f"container {name}")
+            project.client.volume.remove(volume.name)
+        except DockerException as error:
+            raise NodeopsError(
+                f"removing volume {volume.name} failed: {error.stderr.strip() or error};"
+                " stop what uses it with 'nodeops down', then run this again",
+                EXIT_FAILURE,
+            ) from None
         removed.append(f"volume {volume.name}")
     return removed
