@@ -681,6 +681,20 @@ def _image_env(image: dict[str, Any]) -> dict[str, str]:
     return {key: value for key, _, value in pairs}
 
 
+def start_container(argv: list[str], host_port: int) -> None:
+    """Run ``docker run --detach``, raising the daemon's own reason when the start fails."""
+    completed = subprocess.run(argv, capture_output=True, text=True)
+    if completed.returncode == 0:
+        return
+    reasons = [line for line in completed.stderr.splitlines() if line.strip() and "--help" not in line]
+    reason = reasons[0].removeprefix("docker: ") if reasons else "no error output"
+    if "allocated" in reason or "in use" in reason:
+        hint = f"choose another --port than {host_port}"
+    else:
+        hint = "fix that cause, then run this again"
+    raise NodeopsError(f"starting the container failed: {reason}: {hint}", EXIT_FAILURE)
+
+
 def run_production_image(
     project: Project,
     tag: str,
@@ -705,8 +719,9 @@ def run_production_image(
     port = host_port or free_port()
     name = f"{project.name}-prod-run-{secrets.token_hex(3)}"
 
-    run_captured(run_argv(tag, name, project.name, port, container_port, read_only))
     try:
+        # Inside the try: a failed start (a port in use) still leaves a created container.
+        start_container(run_argv(tag, name, project.name, port, container_port, read_only), port)
         report(f"started  {name} from {tag} on http://127.0.0.1:{port} (--init{', --read-only' if read_only else ''})")
         seconds = wait_healthy(name, timeout)
         report(f"healthy  after {seconds:.1f} s")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -337,6 +338,17 @@ def test_app_without_handler_stops_fast(make_root_project) -> None:
     assert seconds < 2, run.describe()
     assert code == EXIT_SIGTERM, run.describe()
     assert "no SIGTERM handler" in run.stdout, run.describe()
+
+    # A host port already in use fails with the fix, and leaves no container behind.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = project.nodeops("prod-run", "--tag", tag, "--port", str(port), expect=1)
+    assert f"choose another --port than {port}" in busy.stderr, busy.describe()
+    assert "Traceback" not in busy.stderr
+    leftovers = docker("container", "ls", "--all", "--quiet", "--filter", f"name={project.name}-prod-run")
+    assert leftovers.stdout.strip() == ""
 
 
 @pytest.mark.docker
