@@ -260,6 +260,8 @@ def build_production_image(
     """Build the production image through compose (BuildKit), check it, and return a summary."""
     validate_tag(tag)
     platforms = parse_platforms(platform)
+    # NOTE: with buildx installed, --push and --platform go to compose as `build --push`
+    # and `build.platforms`; that path has not been run against a real buildx builder.
     if push:
         require_buildx("--push", tag)
     if platforms:
