@@ -125,10 +125,12 @@ def render_markdown(results: Results) -> str:
         "",
         "Each cell shows the median, then the minimum to maximum over n runs.",
     ]
+
     header = ["app", "measurement", "nodeops", "reference", "reference value", "ratio", "target", "verdict", "note"]
     sections: dict[str, list[Comparison]] = {}
     for row in results.rows:
         sections.setdefault(row.section, []).append(row)
+
     for section, rows in sorted(sections.items()):
         cells = [
             [
@@ -145,6 +147,7 @@ def render_markdown(results: Results) -> str:
             for row in rows
         ]
         parts += ["", f"## {section}", "", render_table(header, cells)]
+
     if results.notes:
         parts += ["", "## Notes", ""] + [f"- {note}" for note in results.notes]
     if results.errors:

@@ -144,10 +144,12 @@ def clean_up(apps: list[App], root: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, raise_interrupt)
+    started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="nodeops-bench-"))
     apps: list[App] = []
     try:
         results = run_benchmark(args, root, apps)
+        results.notes.append(f"the whole run took {time.perf_counter() - started:.0f} s, cleanup excluded")
         write_results(results, args.output)
     except KeyboardInterrupt:
         log("interrupted: cleaning up")

@@ -60,10 +60,15 @@ def measure_startup(setup: Setup, cwd: Path) -> tuple[list[Comparison], list[str
     compose_version = Measurement(
         "docker compose version", sample(count, lambda: timed(["docker", "compose", "version"], cwd))
     )
+    # The floor for any Invoke program: the interpreter plus the invoke import.
+    import_invoke = Measurement(
+        "python -c 'import invoke'",
+        sample(count, lambda: timed([setup.python, "-c", "import invoke"], cwd)),
+    )
     rows = []
     for flag in ("--list", "--help"):
         subject = Measurement(f"nodeops {flag}", sample(count, lambda: timed([setup.nodeops, flag], cwd)))
-        for reference in (python_pass, compose_version):
+        for reference in (python_pass, compose_version, import_invoke):
             rows.append(
                 Comparison(
                     "1. Start-up",
@@ -210,13 +215,14 @@ def measure_stale_volume(setup: Setup, app: App) -> list[Comparison]:
     cwd = app.directory
     without = save_lock_state(app)
     run([setup.nodeops, "install", TOGGLED_PACKAGE], cwd=cwd)
+    # The project now has the package, so the first change removes it.
     states = [without, save_lock_state(app)]
     step = 0
 
     def next_state() -> None:
         nonlocal step
-        step += 1
         toggle_package(app, states, step)
+        step += 1
 
     def with_nodeops() -> float:
         next_state()
