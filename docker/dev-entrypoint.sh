@@ -16,7 +16,7 @@ say() { echo "nodeops: $*" >&2; }
 # Print the stamp of the current lock file and node, after checking that the
 # lock still lists what package.json declares. The check runs before anything
 # in the volume changes, so a package.json edited by hand leaves it as it was.
-# One node process does both, because each node start costs about 50 ms.
+# One node process does both, because every node start delays the command.
 check_and_stamp() {
   node -e '
 const crypto = require("node:crypto");
@@ -81,6 +81,7 @@ sync_modules() {
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$expected" ]; then
     return 0
   fi
+
   installed_node=$(sed -n 2p "$stamp" 2>/dev/null || true)
   if [ ! -f "$stamp" ]; then
     if [ -n "$(ls -A "$modules" 2>/dev/null)" ]; then
@@ -93,10 +94,12 @@ sync_modules() {
   else
     reason="package-lock.json changed"
   fi
+
   say "node_modules is out of date ($reason): running npm ci"
   rm -f "$stamp"
   # npm ci checks package.json against the lock before it deletes anything,
-  # so a lock that is out of sync leaves the volume as it was.
+  # so a failure there keeps the tree. The stamp stays removed, so the next
+  # run tries again.
   if ! npm ci --no-audit --no-fund >&2; then
     say "npm ci failed: if package.json was edited by hand, run 'nodeops lock' to update package-lock.json"
     exit 65

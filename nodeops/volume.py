@@ -113,10 +113,10 @@ def read_state(project: Project) -> VolumeState:
     if STAMP_FILE not in entries:
         return VolumeState(key, name, "incomplete", "no record of a complete install: the next run reinstalls it")
     stamp = _read_volume(project, name, ["cat", f"/modules/{STAMP_FILE}"]).strip()
-    wanted = expected_stamp(project)
-    if stamp == wanted:
+    expected = expected_stamp(project)
+    if stamp == expected:
         return VolumeState(key, name, "in sync")
-    return VolumeState(key, name, "stale", stale_reason(stamp, wanted) + ": the next run reinstalls it")
+    return VolumeState(key, name, "stale", stale_reason(stamp, expected) + ": the next run reinstalls it")
 
 
 def stale_reason(stamp: str, expected: str) -> str:
