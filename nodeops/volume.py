@@ -132,7 +132,8 @@ def stale_reason(stamp: str, expected: str) -> str:
 def _read_volume(project: Project, volume_name: str, command: list[str]) -> str:
     from python_on_whales.exceptions import DockerException
 
-    image = f"node:{project.settings.node_version}-slim"
+    # The development stage's base image: present wherever the project was built.
+    image = f"node:{project.settings.node_version}"
     try:
         output = project.client.run(
             image,
