@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .errors import EXIT_DOCKER, EXIT_FAILURE, NodeopsError
 from .identity import HostUser
-from .override import INPUTS_LABEL, build_inputs_hash, override_path, render_override, write_override
+from .override import (
+    INPUTS_LABEL,
+    build_inputs_hash,
+    override_path,
+    render_override,
+    write_override,
+)
 from .settings import Settings, read_env_file
 
 if TYPE_CHECKING:

@@ -11,8 +11,15 @@ from pathlib import Path
 from .compose import Project, find_compose_file
 from .errors import EXIT_FAILURE, NodeopsError
 from .files import write_atomic
+from .manifest import read_manifest
 from .override import override_path
-from .settings import ENV_EXAMPLE_FILE, ENV_FILE, parse_port, read_env_file, validate_node_version
+from .settings import (
+    ENV_EXAMPLE_FILE,
+    ENV_FILE,
+    parse_port,
+    read_env_file,
+    validate_node_version,
+)
 
 DEFAULT_COMPOSE_FILE = "docker-compose.yml"
 ENTRYPOINT_FILE = "docker/dev-entrypoint.sh"
@@ -134,7 +141,7 @@ def create_package_files(project: Project) -> list[str]:
         if not main_path.exists():
             write_atomic(main_path, render("index.js", {}))
             report.append(f"wrote a starter {main}")
-    manifest = _read_manifest(package_path)
+    manifest = read_manifest(project.directory)
     install = ["npm", "install", *NPM_QUIET]
     declared = {**manifest.get("dependencies", {}), **manifest.get("devDependencies", {})}
     if "nodemon" not in declared:
@@ -158,23 +165,13 @@ def _run_npm(project: Project, command: list[str], restamp: bool) -> None:
         raise NodeopsError(f"{' '.join(command)} failed with exit code {code}: see npm's output above", EXIT_FAILURE)
 
 
-def _read_manifest(path: Path) -> dict:
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise NodeopsError(f"invalid JSON in {path} at line {error.lineno}: fix it, then run this again")
-    if not isinstance(manifest, dict):
-        raise NodeopsError(f"invalid {path}: it must contain a JSON object")
-    return manifest
-
-
 def _tidy_new_manifest(path: Path, name: str) -> None:
     """Name a new package.json after the project, and drop what npm init adopted.
 
     npm init names the package after the container's folder (app) and lists
     every package it finds in node_modules, which may be a leftover volume.
     """
-    manifest = _read_manifest(path)
+    manifest = read_manifest(path.parent)
     manifest["name"] = name
     if manifest.pop("dependencies", None):
         print("nodeops: ignored the packages of an old node_modules volume", file=sys.stderr)

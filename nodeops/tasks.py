@@ -7,7 +7,6 @@ run ``inv TASK``.
 from __future__ import annotations
 
 import functools
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -18,7 +17,13 @@ from invoke import Collection, Context, Exit, task
 from .errors import EXIT_INTERRUPTED, EXIT_USAGE, NodeopsError
 from .identity import current_host_user
 from .scaffold import NPM_QUIET
-from .settings import DEFAULT_NODE_VERSION, DEFAULT_PORT, ENV_EXAMPLE_FILE, ENV_FILE, load_settings
+from .settings import (
+    DEFAULT_NODE_VERSION,
+    DEFAULT_PORT,
+    ENV_EXAMPLE_FILE,
+    ENV_FILE,
+    load_settings,
+)
 
 
 def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
@@ -278,7 +283,7 @@ def prod_build(c: Context, tag: str = "", cache: bool = True, push: bool = False
 @reports_errors
 def prod_run(c: Context, tag: str = "", port: int = 0, timeout: int = 60, read_only: bool = True) -> None:
     """Run the production image, wait until healthy, then time its stop."""
-    from .production import run_production_image
+    from .production_run import run_production_image
     from .settings import parse_port
 
     if port:

@@ -14,18 +14,10 @@ import pytest
 from nodeops.compose import Project
 from nodeops.errors import NodeopsError
 from nodeops.identity import HostUser
-from nodeops.production import (
-    EXIT_SIGTERM,
-    build_args,
-    check_start_script,
-    dev_only_paths,
-    is_ignored,
-    leaked_variables,
-    parse_platforms,
-    run_argv,
-    stop_verdict,
-    validate_tag,
-)
+from nodeops.image_checks import dev_only_paths, is_ignored, leaked_variables
+from nodeops.manifest import check_start_script
+from nodeops.production import build_args, parse_platforms, validate_tag
+from nodeops.production_run import EXIT_SIGTERM, run_argv, stop_verdict
 from nodeops.settings import parse_settings
 
 SERVER_WITH_HANDLER = """\
