@@ -27,7 +27,7 @@ CACHE_MOUNT = re.compile(r"--mount=type=cache\S*\s*")
 
 @dataclass
 class Setup:
-    """What every measurement needs: the commands, the repeat count and the base image."""
+    """The inputs of every measurement: the commands, the repeat counts and the node version."""
 
     nodeops: str
     python: str
