@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-# bench/ is a folder of the repository, not part of the installed package.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# bench/ is a folder of the repository, not part of the installed package. It
+# goes last on the path: first, the repository's own nodeops folder would shadow
+# the installed package, which alone has nodeops.templates.
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from bench.report import (  # noqa: E402 (needs the path set above)
     Comparison,
