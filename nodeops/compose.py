@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -107,6 +108,13 @@ def explain_docker_failure(stderr: str) -> NodeopsError | None:
             EXIT_DOCKER,
         )
     if "cannot connect to the docker daemon" in text or "is the docker daemon running" in text:
+        host = os.environ.get("DOCKER_HOST")
+        if host:
+            return NodeopsError(
+                f"cannot reach the Docker daemon at DOCKER_HOST={host}: start it there,"
+                " or unset DOCKER_HOST to use the local daemon",
+                EXIT_DOCKER,
+            )
         return NodeopsError(
             "the Docker daemon is not running: start it (sudo systemctl start docker,"
             " or open Docker Desktop), then run this again",
@@ -324,6 +332,38 @@ class Project:
         )
         if completed.returncode != 0:
             raise NodeopsError(compose_missing_message(), EXIT_DOCKER)
+
+    def check_port_free(self) -> None:
+        """Fail with the fix when another program holds the app's host port.
+
+        The app's own running container may hold it: then up has nothing to
+        publish anew, so that case passes.
+        """
+        port = self.settings.port
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("0.0.0.0", port))
+                return
+            except OSError:
+                pass
+        ours = run_captured(
+            [
+                docker_binary(),
+                "container",
+                "ls",
+                "--quiet",
+                "--filter",
+                f"label={PROJECT_LABEL}={self.name}",
+                "--filter",
+                f"publish={port}",
+            ]
+        )
+        if not ours.strip():
+            raise NodeopsError(
+                f"port {port} is already in use on this host: stop the program using it,"
+                " or set PORT in .env to a free port"
+            )
 
     def up(self, detach: bool) -> int:
         argv = self.compose_argv("up", "--remove-orphans")

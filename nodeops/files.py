@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import NodeopsError
+
 
 def write_atomic(path: Path, content: str, mode: int | None = None) -> None:
     """Replace ``path`` with ``content`` in one step, keeping its mode.
@@ -15,7 +17,13 @@ def write_atomic(path: Path, content: str, mode: int | None = None) -> None:
     """
     if mode is None:
         mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except PermissionError:
+        raise NodeopsError(
+            f"cannot write {path}: permission denied in {path.parent};"
+            " run nodeops as the user who owns the project folder"
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             stream.write(content)

@@ -64,27 +64,40 @@ def load_settings(project: Path) -> Settings:
         )
     values = read_env_file(env_path)
     values.update(os.environ)
-    return parse_settings(values, source=str(env_path))
+    return parse_settings(values, source=str(env_path), from_environment=set(os.environ))
 
 
-def parse_settings(values: dict[str, str], source: str = ENV_FILE) -> Settings:
-    """Validate raw variables into `Settings`; ``source`` names them in errors."""
+def parse_settings(
+    values: dict[str, str], source: str = ENV_FILE, from_environment: set[str] | None = None
+) -> Settings:
+    """Validate raw variables into `Settings`.
+
+    Errors name ``source`` as the origin of a value, or the environment for
+    the names in ``from_environment``, so the user edits the right place.
+    """
+    shell = from_environment or set()
+
+    def origin(name: str) -> str:
+        return "the environment" if name in shell else source
+
     node_version = values.get("NODE_VERSION", "").strip()
     if not node_version:
         raise NodeopsError(
-            f"NODE_VERSION is not set in {source}: pin a full version,"
+            f"NODE_VERSION is not set in {origin('NODE_VERSION')}: pin a full version,"
             f" for example NODE_VERSION={DEFAULT_NODE_VERSION}"
         )
-    validate_node_version(node_version, source)
+    validate_node_version(node_version, origin("NODE_VERSION"))
 
     return Settings(
         node_version=node_version,
-        port=parse_port(values.get("PORT", str(DEFAULT_PORT)), source),
-        service=_parse_service(values.get("NODEOPS_SERVICE", DEFAULT_SERVICE), source),
+        port=parse_port(values.get("PORT", str(DEFAULT_PORT)), origin("PORT")),
+        service=_parse_service(values.get("NODEOPS_SERVICE", DEFAULT_SERVICE), origin("NODEOPS_SERVICE")),
         healthcheck_path=_parse_healthcheck_path(
-            values.get("HEALTHCHECK_PATH", DEFAULT_HEALTHCHECK_PATH), source
+            values.get("HEALTHCHECK_PATH", DEFAULT_HEALTHCHECK_PATH), origin("HEALTHCHECK_PATH")
         ),
-        build_arg_names=_parse_build_arg_names(values.get("PROD_BUILD_ARGS", ""), source),
+        build_arg_names=_parse_build_arg_names(
+            values.get("PROD_BUILD_ARGS", ""), origin("PROD_BUILD_ARGS")
+        ),
         values=tuple(sorted(values.items())),
     )
 
@@ -93,8 +106,9 @@ def validate_node_version(version: str, source: str = ENV_FILE) -> str:
     """Accept only a full ``MAJOR.MINOR.PATCH`` version, never a floating tag."""
     if not _PINNED_VERSION.match(version):
         raise NodeopsError(
-            f"invalid NODE_VERSION={version!r} in {source}: pin a full version"
-            f" such as {DEFAULT_NODE_VERSION}, not a floating tag like 'lts', 'latest' or '24'"
+            f"invalid NODE_VERSION={version!r} in {source}: pin a full MAJOR.MINOR.PATCH"
+            f" version such as {DEFAULT_NODE_VERSION}, with no 'v' or suffix; floating tags"
+            " like 'lts', 'latest' or '24' are not allowed"
         )
     return version
 

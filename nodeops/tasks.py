@@ -14,16 +14,9 @@ from typing import Any, Callable
 
 from invoke import Collection, Context, Exit, task
 
-from .errors import EXIT_INTERRUPTED, EXIT_USAGE, NodeopsError
+from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, NodeopsError
 from .identity import current_host_user
-from .scaffold import NPM_QUIET
-from .settings import (
-    DEFAULT_NODE_VERSION,
-    DEFAULT_PORT,
-    ENV_EXAMPLE_FILE,
-    ENV_FILE,
-    load_settings,
-)
+from .settings import DEFAULT_NODE_VERSION, DEFAULT_PORT, ENV_EXAMPLE_FILE, ENV_FILE, load_settings
 
 
 def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,11 +42,32 @@ def say(message: str) -> None:
     print(f"nodeops: {message}", file=sys.stderr)
 
 
-def open_project(prepare: bool = True):
-    """Open the project in the current folder; with ``prepare``, ready it for a run."""
-    from .compose import Project
+def find_project_directory(start: Path) -> Path:
+    """Return the nearest folder, from ``start`` up, with a compose file or a .env.
 
-    directory = Path.cwd()
+    Like compose, nodeops works from any subfolder of a project. With
+    neither file up to the root, ``start`` itself is the project folder, and
+    the errors that follow name it.
+    """
+    from .compose import find_compose_file
+
+    for folder in (start, *start.parents):
+        if find_compose_file(folder) is not None or (folder / ENV_FILE).is_file():
+            return folder
+    return start
+
+
+def open_project(prepare: bool = True, strict: bool = True):
+    """Open the project around the current folder; with ``prepare``, ready it for a run.
+
+    With ``strict`` off, invalid settings become a warning and defaults, so
+    that down, prune-volume and status can still stop or show a project
+    whose .env has gone wrong.
+    """
+    from .compose import Project
+    from .settings import Settings
+
+    directory = find_project_directory(Path.cwd())
     env_path = directory / ENV_FILE
     example = directory / ENV_EXAMPLE_FILE
     if not env_path.exists() and example.is_file():
@@ -61,7 +75,14 @@ def open_project(prepare: bool = True):
 
         write_atomic(env_path, example.read_text(encoding="utf-8"))
         say(f"created {ENV_FILE} from {ENV_EXAMPLE_FILE}")
-    project = Project(directory, load_settings(directory), current_host_user())
+    try:
+        settings = load_settings(directory)
+    except NodeopsError as error:
+        if strict or not env_path.is_file():
+            raise
+        say(f"warning: {error.message}; going on with the default settings")
+        settings = Settings()
+    project = Project(directory, settings, current_host_user())
     if prepare:
         project.prepare()
     return project
@@ -76,20 +97,30 @@ def finish(code: int) -> None:
 @task(
     help={
         "force": "Replace the Docker and settings files nodeops writes even if they exist.",
-        "node-version": f"The node image version to pin (default {DEFAULT_NODE_VERSION}).",
-        "port": f"The port the app listens on and the host publishes (default {DEFAULT_PORT}).",
+        "node-version": f"The node image version to pin (default: .env's, else {DEFAULT_NODE_VERSION}).",
+        "port": f"The port the app listens on and the host publishes (default: .env's, else {DEFAULT_PORT}).",
     }
 )
 @reports_errors
-def bootstrap(
-    c: Context, force: bool = False, node_version: str = DEFAULT_NODE_VERSION, port: int = DEFAULT_PORT
-) -> None:
+def bootstrap(c: Context, force: bool = False, node_version: str = "", port: str = "") -> None:
     """Set up Docker files, .env and package files in this folder."""
     from .compose import Project
     from .scaffold import create_package_files, write_project_files
+    from .settings import parse_port, read_env_file, validate_node_version
 
     directory = Path.cwd()
-    for line in write_project_files(directory, node_version, port, force):
+    env_path = directory / ENV_FILE
+    current = read_env_file(env_path) if env_path.is_file() else {}
+    # An option wins; otherwise a value already in .env is kept, so --force
+    # renders the templates with the project's own version and port.
+    version = validate_node_version(
+        node_version or current.get("NODE_VERSION") or DEFAULT_NODE_VERSION,
+        "--node-version" if node_version else str(env_path),
+    )
+    port_number = parse_port(
+        port or current.get("PORT") or str(DEFAULT_PORT), "--port" if port else str(env_path)
+    )
+    for line in write_project_files(directory, version, port_number, force):
         say(line)
     project = Project(directory, load_settings(directory), current_host_user())
     project.prepare()
@@ -110,6 +141,8 @@ def install(c: Context, packages: str, dev: bool = False) -> None:
     """Add npm packages to package.json, the lock file and node_modules."""
     names = parse_packages(packages)
     project = open_project()
+    from .scaffold import NPM_QUIET
+
     command = ["npm", "install", *NPM_QUIET, "--save-dev" if dev else "--save", *names]
     run_lock_writer(project, command)
 
@@ -119,6 +152,8 @@ def install(c: Context, packages: str, dev: bool = False) -> None:
 def lock(c: Context) -> None:
     """Update package-lock.json to match package.json, then sync node_modules."""
     project = open_project()
+    from .scaffold import NPM_QUIET
+
     run_lock_writer(project, ["npm", "install", *NPM_QUIET])
 
 
@@ -152,6 +187,7 @@ def parse_packages(raw: str) -> list[str]:
 def up(c: Context, detach: bool = False) -> None:
     """Build if needed and run the app with its port published."""
     project = open_project()
+    project.check_port_free()
     # Sync node_modules in a one-off container first, so the install shows here
     # and a detached app starts on a complete tree.
     finish(project.run(["true"], tty=False))
@@ -167,7 +203,7 @@ def up(c: Context, detach: bool = False) -> None:
 @reports_errors
 def down(c: Context, volumes: bool = False) -> None:
     """Stop and remove the project's containers and network."""
-    project = open_project(prepare=False)
+    project = open_project(prepare=False, strict=False)
     project.write_override()
     finish(project.down(volumes))
 
@@ -204,12 +240,15 @@ def prune_volume(c: Context, yes: bool = False) -> None:
     """Remove this project's node_modules volume and the containers using it."""
     from .volume import remove_node_modules_volume
 
-    project = open_project(prepare=False)
+    project = open_project(prepare=False, strict=False)
     project.write_override()
     if not yes and sys.stdin.isatty():
-        answer = input(f"Remove the node_modules volume of {project.name}? [y/N] ")
+        answer = input(
+            f"Stop the containers using the node_modules volume of {project.name},"
+            " and remove them and the volume? [y/N] "
+        )
         if answer.strip().lower() not in ("y", "yes"):
-            raise Exit("nodeops: nothing removed", EXIT_USAGE)
+            raise Exit("nodeops: nothing removed", EXIT_FAILURE)
     removed = remove_node_modules_volume(project)
     if not removed:
         say(f"no node_modules volume for {project.name}: nothing to remove")
@@ -223,7 +262,7 @@ def status(c: Context) -> None:
     """Show the project's image, node_modules volume and containers."""
     from .volume import containers_using, lock_mismatch, read_state
 
-    project = open_project(prepare=False)
+    project = open_project(prepare=False, strict=False)
     project.write_override()
     image = "current" if project.image_is_current() else "missing or out of date (rebuilt on the next run)"
     state = read_state(project)
@@ -281,17 +320,18 @@ def prod_build(c: Context, tag: str = "", cache: bool = True, push: bool = False
     },
 )
 @reports_errors
-def prod_run(c: Context, tag: str = "", port: int = 0, timeout: int = 60, read_only: bool = True) -> None:
+def prod_run(c: Context, tag: str = "", port: str = "", timeout: str = "60", read_only: bool = True) -> None:
     """Run the production image, wait until healthy, then time its stop."""
     from .production_run import run_production_image
     from .settings import parse_port
 
-    if port:
-        parse_port(str(port), "--port")
-    if timeout <= 0:
-        raise NodeopsError(f"invalid --timeout {timeout}: give a number of seconds above 0, for example 60")
+    # Numbers arrive as text, so a typo gets nodeops' message rather than
+    # Invoke's int() traceback.
+    host_port = parse_port(port, "--port") if port else 0
+    if not timeout.strip().isdigit() or int(timeout) <= 0:
+        raise NodeopsError(f"invalid --timeout {timeout!r}: give a whole number of seconds above 0, for example 60")
     project = open_project(prepare=False)
-    run_production_image(project, tag, host_port=port, timeout=timeout, read_only=read_only)
+    run_production_image(project, tag, host_port=host_port, timeout=int(timeout), read_only=read_only)
 
 
 ns = Collection(bootstrap, install, lock, up, down, shell, test, prune_volume, status, prod_build, prod_run)

@@ -44,7 +44,27 @@ def test_module_entry_point(tmp_path: Path) -> None:
 
 def test_unknown_option(tmp_path: Path) -> None:
     result = run([nodeops_executable(), "up", "--bogus"], tmp_path)
-    assert_clean_failure(result, 1, "--bogus")
+    assert_clean_failure(result, 2, "--bogus", "nodeops --help TASK")
+
+
+def test_misspelled_task(tmp_path: Path) -> None:
+    result = run([nodeops_executable(), "instal", "express"], tmp_path)
+    assert_clean_failure(result, 2, "'instal'", "nodeops --list")
+
+
+def test_numeric_option_typo(tmp_path: Path) -> None:
+    result = run([nodeops_executable(), "bootstrap", "--port", "abc"], tmp_path)
+    assert_clean_failure(result, 2, "PORT='abc' in --port")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_install_words_merged() -> None:
+    from nodeops.program import merge_install_words
+
+    assert merge_install_words(["install", "express", "socket.io", "--dev"]) == ["install", "--dev", "express,socket.io"]
+    assert merge_install_words(["install", "express"]) == ["install", "express"]
+    assert merge_install_words(["install", "a", "b", "--", "rest"]) == ["install", "a,b", "--", "rest"]
+    assert merge_install_words(["up", "--detach"]) == ["up", "--detach"]
 
 
 def test_pinned_version_error_keeps_env(tmp_path: Path) -> None:
@@ -106,7 +126,7 @@ def test_daemon_not_running(tmp_path: Path) -> None:
     (tmp_path / "docker-compose.yml").write_text("services: {}\n")
     socket = f"unix://{tmp_path}/no-daemon.sock"
     result = run([nodeops_executable(), "test"], tmp_path, env={"DOCKER_HOST": socket})
-    assert_clean_failure(result, 3, "Docker daemon is not running", "systemctl start docker")
+    assert_clean_failure(result, 3, f"DOCKER_HOST={socket}", "unset DOCKER_HOST")
 
 
 def test_inv_uses_collection(tmp_path: Path) -> None:

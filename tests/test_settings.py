@@ -67,3 +67,12 @@ def test_missing_env_file_names_fix(tmp_path: Path) -> None:
     with pytest.raises(NodeopsError) as caught:
         load_settings(tmp_path)
     assert "nodeops bootstrap" in caught.value.message
+
+
+def test_error_names_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("NODE_VERSION=24.22.3\n")
+    monkeypatch.setenv("NODE_VERSION", "lts")
+    with pytest.raises(NodeopsError) as caught:
+        load_settings(tmp_path)
+    assert "in the environment" in caught.value.message
+    assert str(tmp_path) not in caught.value.message
