@@ -15,7 +15,15 @@ from .settings import ENV_FILE, read_env_file
 
 #: Settings nodeops itself passes to the build or reads; the history check skips their values.
 NODEOPS_VARIABLES = frozenset(
-    {"NODE_VERSION", "PORT", "HEALTHCHECK_PATH", "PROD_BUILD_ARGS", "NODEOPS_SERVICE", "COMPOSE_PROJECT_NAME"}
+    {
+        "NODE_VERSION",
+        "PORT",
+        "HEALTHCHECK_PATH",
+        "PROD_BUILD_ARGS",
+        "NODEOPS_SERVICE",
+        "COMPOSE_PROJECT_NAME",
+        "BIND_ADDRESS",
+    }
 )
 #: Values shorter than this are skipped by the history check, because they match by chance.
 MIN_SECRET_LENGTH = 8

@@ -378,3 +378,12 @@ def test_push_without_buildx(make_root_project) -> None:
         assert len(lines) == 1, result.describe()
         assert f"{option[0]} needs docker buildx" in lines[0], result.describe()
         assert "docker-buildx-plugin" in lines[0], result.describe()
+
+
+def test_history_check_skips_nodeops_settings() -> None:
+    from nodeops.image_checks import NODEOPS_VARIABLES
+
+    # The healthcheck itself requests 127.0.0.1, the default BIND_ADDRESS.
+    history = "HEALTHCHECK CMD [\"node\" \"-e\" \"fetch('http://127.0.0.1:' + process.env.PORT)\"]"
+    assert leaked_variables(history, {"BIND_ADDRESS": "127.0.0.1"}, set(NODEOPS_VARIABLES)) == []
+    assert leaked_variables(history, {"SECRET_HOST": "127.0.0.1"}, set(NODEOPS_VARIABLES)) == ["SECRET_HOST"]
