@@ -206,6 +206,14 @@ def down(c: Context, volumes: bool = False) -> None:
     project = open_project(prepare=False, strict=False)
     project.write_override()
     finish(project.down(volumes))
+    if volumes:
+        from .volume import find_volumes
+
+        # Compose removes the volumes its file declares. A volume the file no
+        # longer declares (a renamed key) still carries the project label.
+        for volume in find_volumes(project):
+            project.client.volume.remove(volume.name)
+            say(f"removed volume {volume.name}, which the compose file no longer declares")
 
 
 @task(
@@ -264,7 +272,12 @@ def status(c: Context) -> None:
 
     project = open_project(prepare=False, strict=False)
     project.write_override()
-    image = "current" if project.image_is_current() else "missing or out of date (rebuilt on the next run)"
+    # Compose names a built image after the project and the service.
+    image_name = f"{project.name}-{project.service}"
+    if project.image_is_current():
+        image = f"{image_name} (current)"
+    else:
+        image = f"{image_name} (missing or out of date: rebuilt on the next run)"
     state = read_state(project)
     lines = [
         ("project", project.name),

@@ -160,7 +160,7 @@ def test_status_prune_and_decoys(make_root_project: ProjectFactory) -> None:
         state = status(project)
         assert state["project"] == project.name
         assert state["service"] == "app"
-        assert state["image"] == "current"
+        assert state["image"] == f"{project.name}-app (current)"
         assert state["volume"] == f"{project.name}_node_modules"
         assert state["state"] == "in sync"
         assert state["used by"] == "no container"
@@ -183,12 +183,23 @@ def test_status_prune_and_decoys(make_root_project: ProjectFactory) -> None:
         assert state["volume"] == f"{project.name}_node_modules (not created)"
         assert state["state"].startswith("missing")
 
-        # The next run creates and fills it again, and down --volumes spares the decoys.
+        # The next run creates and fills it again, and down --volumes spares the
+        # decoys but removes a volume of this project that the file no longer declares.
         result = project.nodeops("test")
         assert "is-number absent" in result.stdout, result.describe()
         assert "(the volume is empty)" in result.stderr
-        project.nodeops("down", "--volumes")
+        orphan = f"{project.name}_old_cache"
+        created = docker(
+            "volume", "create",
+            "--label", f"com.docker.compose.project={project.name}",
+            "--label", "com.docker.compose.volume=old_cache",
+            orphan,
+        )
+        assert created.returncode == 0, created.stderr
+        result = project.nodeops("down", "--volumes")
+        assert f"removed volume {orphan}" in result.stderr, result.describe()
         assert f"{project.name}_node_modules" not in volume_names()
+        assert orphan not in volume_names()
         assert {decoy, unlabeled} <= volume_names()
     finally:
         docker("volume", "rm", "--force", decoy, unlabeled)
