@@ -141,11 +141,10 @@ def run_captured(argv: Sequence[str], env: Mapping[str, str] | None = None) -> s
         known = explain_docker_failure(completed.stderr)
         if known is not None:
             raise known
-        detail = completed.stderr.strip().splitlines()
-        raise NodeopsError(
-            f"{' '.join(argv[:3])} failed: {detail[-1] if detail else 'no error output'}",
-            EXIT_FAILURE,
-        )
+        command = " ".join([Path(argv[0]).name, *argv[1:3]])
+        lines = completed.stderr.strip().splitlines()
+        last_line = lines[-1] if lines else "no error output"
+        raise NodeopsError(f"{command} failed: {last_line}", EXIT_FAILURE)
     return completed.stdout
 
 
@@ -334,10 +333,10 @@ class Project:
             raise NodeopsError(compose_missing_message(), EXIT_DOCKER)
 
     def check_port_free(self) -> None:
-        """Fail with the fix when another program holds the app's host port.
+        """Fail with the fix when another program listens on the app's host port.
 
-        The app's own running container may hold it: then up has nothing to
-        publish anew, so that case passes.
+        The app's own running container may be the listener, and then up has
+        nothing to publish anew, so that case passes.
         """
         port = self.settings.port
         with socket.socket() as probe:
