@@ -8,6 +8,7 @@ the reason on a machine without a Docker engine, and fail instead under CI.
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
@@ -24,6 +25,10 @@ import pytest
 #: The non-root host user the workflow also runs as, with a uid that is not 1000.
 TEST_USER = "nodeops-test"
 TEST_UID = 1234
+#: A second user whose gid is the "users" group that Debian, and so the node image, already has.
+SHARED_GID_USER = "nodeops-test-users"
+SHARED_GID_UID = 1235
+SHARED_GID = 100
 
 #: Where test projects live: readable by the test user, unlike root's home.
 PROJECTS_ROOT = Path(os.environ.get("NODEOPS_TEST_ROOT", "/tmp/nodeops-tests"))
@@ -102,34 +107,40 @@ class HostUser:
         return env
 
 
-def ensure_test_user() -> HostUser:
-    """Create the test user (uid 1234, in the docker group) unless it exists."""
+def ensure_user(name: str, uid: int, gid: int) -> HostUser:
+    """Create a host user in the docker group unless it exists; make its group if none has ``gid``."""
     try:
-        entry = pwd.getpwnam(TEST_USER)
+        entry = pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(
-            ["groupadd", "--gid", str(TEST_UID), TEST_USER], check=False, capture_output=True
-        )
+        try:
+            grp.getgrgid(gid)
+        except KeyError:
+            subprocess.run(["groupadd", "--gid", str(gid), name], check=True, capture_output=True)
         subprocess.run(
             [
                 "useradd",
                 "--uid",
-                str(TEST_UID),
+                str(uid),
                 "--gid",
-                str(TEST_UID),
+                str(gid),
                 "--groups",
                 "docker",
                 "--create-home",
                 "--shell",
                 "/bin/bash",
-                TEST_USER,
+                name,
             ],
             check=True,
             capture_output=True,
         )
-        entry = pwd.getpwnam(TEST_USER)
-    subprocess.run(["usermod", "--append", "--groups", "docker", TEST_USER], check=True)
-    return HostUser(TEST_USER, entry.pw_uid, entry.pw_gid)
+        entry = pwd.getpwnam(name)
+    subprocess.run(["usermod", "--append", "--groups", "docker", name], check=True)
+    return HostUser(name, entry.pw_uid, entry.pw_gid)
+
+
+def ensure_test_user() -> HostUser:
+    """Create the test user (uid and gid 1234, in the docker group) unless it exists."""
+    return ensure_user(TEST_USER, TEST_UID, TEST_UID)
 
 
 def host_users() -> list[str]:
@@ -146,6 +157,14 @@ def host_user(request: pytest.FixtureRequest) -> HostUser:
         return ensure_test_user()
     uid = os.getuid()
     return HostUser(pwd.getpwuid(uid).pw_name, uid, os.getgid())
+
+
+@pytest.fixture
+def make_shared_gid_project() -> Iterator:
+    """Like make_project, as a user whose gid (100, users) the node image already has."""
+    if os.getuid() != 0:
+        pytest.skip("creating a host user needs root")
+    yield from _project_factory(ensure_user(SHARED_GID_USER, SHARED_GID_UID, SHARED_GID))
 
 
 @pytest.fixture

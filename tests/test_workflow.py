@@ -168,3 +168,17 @@ def test_foreign_dockerfile_named_in_error(make_root_project) -> None:
     assert "bootstrap --force" in result.stderr
     assert "Traceback" not in result.stderr
     assert (project.directory / "Dockerfile").read_text() == "FROM node:24.22.3-slim\nCMD [\"node\"]\n"
+
+
+def test_gid_already_in_image(make_shared_gid_project) -> None:
+    project: TestProject = make_shared_gid_project("sharedgid")
+    project.nodeops("bootstrap", "--port", str(project.port))
+    override = (project.directory / "docker-compose.override.yml").read_text()
+    assert 'GID: "100"' in override
+
+    result = project.nodeops("shell", "--command", "id -u; id -g; touch made-in-container")
+    assert result.stdout.split()[:2] == [str(project.user.uid), "100"]
+    made = (project.directory / "made-in-container").stat()
+    assert (made.st_uid, made.st_gid) == (project.user.uid, 100)
+    project.nodeops("down", "--volumes")
+    assert project.foreign_owned() == []
