@@ -11,6 +11,11 @@ set -eu
 modules=/srv/app/node_modules
 stamp="$modules/.nodeops-stamp"
 
+# The sync works in the app folder; the command runs where it was started
+# (nodeops shell opens in the subfolder the user is in).
+workdir=$(pwd)
+cd /srv/app
+
 say() { echo "nodeops: $*" >&2; }
 
 # Print the stamp of the current lock file and node, after checking that the
@@ -138,10 +143,11 @@ if [ "${NODEOPS_RESTAMP:-}" = 1 ]; then
   # Set by nodeops install and lock: the command rewrites the lock file and installs
   # the tree itself, so the stamp is written again once it succeeds.
   rm -f "$stamp"
-  "$@"
+  (cd "$workdir" && "$@")
   finish_install
   exit 0
 fi
 flock -u 9
 exec 9>&-
+cd "$workdir"
 exec "$@"

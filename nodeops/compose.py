@@ -125,11 +125,56 @@ def explain_docker_failure(stderr: str) -> NodeopsError | None:
     return None
 
 
+def from_whales_error(error: Exception) -> NodeopsError | None:
+    """Turn a python-on-whales failure into a one-line `NodeopsError`; None for other errors.
+
+    python-on-whales is imported only by some tasks, so this looks it up in
+    ``sys.modules`` instead of importing it.
+    """
+    exceptions = sys.modules.get("python_on_whales.exceptions")
+    client_config = sys.modules.get("python_on_whales.client_config")
+    if client_config is not None and isinstance(error, client_config.ClientNotFoundError):
+        return NodeopsError(
+            "docker is not installed or not on PATH: install Docker Engine (Linux)"
+            " or Docker Desktop (macOS), then run this again",
+            EXIT_DOCKER,
+        )
+    if exceptions is None or not isinstance(error, exceptions.DockerException):
+        return None
+    stderr = error.stderr or ""
+    known = explain_docker_failure(stderr)
+    if known is not None:
+        return known
+    # Options with values follow "compose", so only the subcommand group is named.
+    command = " ".join(["docker", *map(str, error.docker_command[1:2])])
+    lines = stderr.strip().splitlines()
+    last_line = lines[-1] if lines else f"exit code {error.return_code}"
+    return NodeopsError(f"{command} failed: {last_line}", EXIT_FAILURE)
+
+
 def compose_missing_message() -> str:
     return (
         "the docker compose v2 plugin is missing: install it (the docker-compose-plugin"
         " package, or Docker Desktop); the old docker-compose v1 is not supported"
     )
+
+
+def buildx_available() -> bool:
+    completed = subprocess.run([docker_binary(), "buildx", "version"], capture_output=True, text=True)
+    return completed.returncode == 0
+
+
+def build_environment() -> dict[str, str]:
+    """Return the environment for a compose build.
+
+    Without the buildx plugin, compose 2.40 warns on every build that it is
+    set to build with Bake; its own builder works, so nodeops picks it unless
+    the user set COMPOSE_BAKE.
+    """
+    env = dict(os.environ)
+    if "COMPOSE_BAKE" not in env and not buildx_available():
+        env["COMPOSE_BAKE"] = "false"
+    return env
 
 
 def run_captured(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
@@ -172,6 +217,9 @@ class Project:
     directory: Path
     settings: Settings
     user: HostUser
+    #: Set when .env is invalid and nodeops goes on with default settings:
+    #: compose then reads no .env either, so it can still stop the project.
+    env_file_ignored: bool = False
 
     @cached_property
     def compose_file(self) -> Path:
@@ -214,6 +262,7 @@ class Project:
             str(self.compose_file),
             "--file",
             str(self.override_file),
+            *(["--env-file", os.devnull] if self.env_file_ignored else []),
             *args,
         ]
 
@@ -226,6 +275,7 @@ class Project:
             compose_files=[self.compose_file, self.override_file],
             compose_project_name=self.name,
             compose_project_directory=self.directory,
+            compose_env_files=[os.devnull] if self.env_file_ignored else [],
         )
 
     # Preparing the project before any build or run.
@@ -265,7 +315,7 @@ class Project:
         if not cache:
             argv.append("--no-cache")
         argv.append(self.service)
-        self.check_exit(run_foreground(argv), "docker compose build")
+        self.check_exit(run_foreground(argv, env=build_environment()), "docker compose build")
 
     def prepare(self) -> None:
         """Write the override and the host mount point, and build the image if it is out of date."""
@@ -294,10 +344,13 @@ class Project:
         user: str | None = None,
         env: Mapping[str, str] | None = None,
         tty: bool | None = None,
+        workdir: str | None = None,
     ) -> list[str]:
         argv = self.compose_argv("run", "--rm")
         if user is not None:
             argv += ["--user", user]
+        if workdir is not None:
+            argv += ["--workdir", workdir]
         for key, value in (env or {}).items():
             argv += ["--env", f"{key}={value}"]
         if tty is False:
@@ -312,9 +365,11 @@ class Project:
         user: str | None = None,
         env: Mapping[str, str] | None = None,
         tty: bool | None = None,
+        workdir: str | None = None,
     ) -> int:
         """Run ``command`` in a one-off container and return its exit code."""
-        code = run_foreground(self.run_argv(command, user=user, env=env, tty=tty))
+        argv = self.run_argv(command, user=user, env=env, tty=tty, workdir=workdir)
+        code = run_foreground(argv)
         if code != 0:
             self.diagnose_compose()
         return code

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .compose import Project, docker_binary, run_captured, run_foreground
+from .compose import Project, build_environment, buildx_available, docker_binary, run_captured, run_foreground
 from .errors import EXIT_DOCKER, EXIT_FAILURE, NodeopsError
 from .image_checks import check_image
 from .manifest import check_main_exists, check_start_script, read_manifest
@@ -60,13 +60,6 @@ def parse_platforms(raw: str) -> list[str]:
             )
     return platforms
 
-
-
-def buildx_available() -> bool:
-    completed = subprocess.run(
-        [docker_binary(), "buildx", "version"], capture_output=True, text=True
-    )
-    return completed.returncode == 0
 
 
 def require_buildx(option: str, tag: str) -> None:
@@ -191,7 +184,7 @@ def build_production_image(
     with tempfile.TemporaryDirectory(prefix="nodeops-") as folder:
         build_file = Path(folder) / "production.json"
         build_file.write_text(render_build_file(project, tag, args, platforms), encoding="utf-8")
-        code = run_foreground(build_argv(project, build_file, cache=cache, push=push))
+        code = run_foreground(build_argv(project, build_file, cache=cache, push=push), env=build_environment())
     if code != 0:
         project.diagnose_compose()
         raise NodeopsError(f"the production build of {tag} failed: see the build output above", EXIT_FAILURE)

@@ -109,6 +109,18 @@ def _complete_env_file(directory: Path, node_version: str, port: int) -> str:
     return f"added {', '.join(missing)} to {ENV_FILE}"
 
 
+def set_env_values(path: Path, values: dict[str, str]) -> None:
+    """Replace the values of existing ``KEY=`` lines in a dotenv file, keeping every other line."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        name = line.split("=", 1)[0].strip()
+        key = name.removeprefix("export ").strip()
+        if "=" in line and key in values:
+            prefix = "export " if name.startswith("export ") else ""
+            lines[index] = f"{prefix}{key}={values[key]}\n"
+    write_atomic(path, "".join(lines))
+
+
 def _complete_gitignore(directory: Path, override_name: str) -> str:
     path = directory / ".gitignore"
     entries = ["node_modules/", ENV_FILE, override_name]

@@ -51,6 +51,20 @@ def read_env_file(path: Path) -> dict[str, str]:
     return {key: value for key, value in values.items() if value is not None}
 
 
+def check_env_file(path: Path) -> None:
+    """Reject a line that is not ``KEY=value``, which compose would refuse to read."""
+    from dotenv.parser import parse_stream
+
+    with path.open(encoding="utf-8") as stream:
+        for binding in parse_stream(stream):
+            if binding.error:
+                line = binding.original.string.strip()
+                raise NodeopsError(
+                    f"invalid line {binding.original.line} in {path}: {line!r} is not"
+                    " KEY=value; fix it or remove it"
+                )
+
+
 def load_settings(project: Path) -> Settings:
     """Load and validate the settings of the project in ``project``.
 
@@ -62,6 +76,7 @@ def load_settings(project: Path) -> Settings:
             f"{env_path} is missing: run 'nodeops bootstrap' to create it,"
             f" or copy {ENV_EXAMPLE_FILE} to {ENV_FILE}"
         )
+    check_env_file(env_path)
     values = read_env_file(env_path)
     values.update(os.environ)
     return parse_settings(values, source=str(env_path), from_environment=set(os.environ))

@@ -7,6 +7,7 @@ run ``inv TASK``.
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -34,6 +35,13 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
             raise Exit(f"nodeops: {error.message}", error.code) from None
         except KeyboardInterrupt:
             raise Exit("nodeops: interrupted", EXIT_INTERRUPTED) from None
+        except Exception as error:
+            from .compose import from_whales_error
+
+            known = from_whales_error(error)
+            if known is None:
+                raise
+            raise Exit(f"nodeops: {known.message}", known.code) from None
 
     return wrapper
 
@@ -75,14 +83,23 @@ def open_project(prepare: bool = True, strict: bool = True):
 
         write_atomic(env_path, example.read_text(encoding="utf-8"))
         say(f"created {ENV_FILE} from {ENV_EXAMPLE_FILE}")
+    fallback = False
     try:
         settings = load_settings(directory)
     except NodeopsError as error:
         if strict or not env_path.is_file():
             raise
-        say(f"warning: {error.message}; going on with the default settings")
         settings = Settings()
-    project = Project(directory, settings, current_host_user())
+        say(
+            f"warning: {error.message}. Going on without .env, with NODE_VERSION="
+            f"{settings.node_version} and PORT={settings.port}"
+        )
+        # Compose would fail on the same values, so it gets the defaults through
+        # the environment (which wins over .env) and no .env at all.
+        os.environ["NODE_VERSION"] = settings.node_version
+        os.environ["PORT"] = str(settings.port)
+        fallback = True
+    project = Project(directory, settings, current_host_user(), env_file_ignored=fallback)
     if prepare:
         project.prepare()
     return project
@@ -105,7 +122,7 @@ def finish(code: int) -> None:
 def bootstrap(c: Context, force: bool = False, node_version: str = "", port: str = "") -> None:
     """Set up Docker files, .env and package files in this folder."""
     from .compose import Project
-    from .scaffold import create_package_files, write_project_files
+    from .scaffold import create_package_files, set_env_values, write_project_files
     from .settings import parse_port, read_env_file, validate_node_version
 
     directory = Path.cwd()
@@ -120,8 +137,22 @@ def bootstrap(c: Context, force: bool = False, node_version: str = "", port: str
     port_number = parse_port(
         port or current.get("PORT") or str(DEFAULT_PORT), "--port" if port else str(env_path)
     )
+    requested = {"NODE_VERSION": node_version and version, "PORT": port and str(port_number)}
+    changed = {
+        name: value for name, value in requested.items() if value and name in current and current[name] != value
+    }
+    if changed and not force:
+        name, value = next(iter(changed.items()))
+        option = "--node-version" if name == "NODE_VERSION" else "--port"
+        raise NodeopsError(
+            f"{name}={current[name]} in .env differs from {option} {value}: edit .env,"
+            f" or add --force to write {name}={value} there"
+        )
     for line in write_project_files(directory, version, port_number, force):
         say(line)
+    if changed:
+        set_env_values(env_path, changed)
+        say(f"set {', '.join(f'{name}={value}' for name, value in changed.items())} in {ENV_FILE}")
     project = Project(directory, load_settings(directory), current_host_user())
     project.prepare()
     for line in create_package_files(project):
@@ -225,9 +256,14 @@ def down(c: Context, volumes: bool = False) -> None:
 @reports_errors
 def shell(c: Context, root: bool = False, command: str = "") -> None:
     """Open bash in a one-off container of the app."""
+    from .compose import APP_DIR
+
     project = open_project()
     argv = ["bash", "-c", command] if command else ["bash"]
-    finish(project.run(argv, user="root" if root else None))
+    # Open the shell in the container folder that matches the current one.
+    relative = Path.cwd().relative_to(project.directory).as_posix()
+    workdir = APP_DIR if relative == "." else f"{APP_DIR}/{relative}"
+    finish(project.run(argv, user="root" if root else None, workdir=workdir))
 
 
 @task(help={"args": "Arguments passed on to npm test, as one quoted string."})
@@ -293,7 +329,10 @@ def status(c: Context) -> None:
     else:
         lines.append(("lock", "matches package.json"))
     if state.name:
-        users = [container.name for container in containers_using(project, state.name)]
+        users = [
+            f"{container.name} ({container.state.status})"
+            for container in containers_using(project, state.name)
+        ]
         lines.append(("used by", ", ".join(users) if users else "no container"))
     width = max(len(label) for label, _ in lines)
     for label, value in lines:

@@ -203,13 +203,17 @@ class TestProject:
         return self.directory.name
 
     def run(
-        self, argv: Sequence[str], timeout: float = 600, env: dict[str, str] | None = None
+        self,
+        argv: Sequence[str],
+        timeout: float = 600,
+        env: dict[str, str] | None = None,
+        subfolder: str = "",
     ) -> Result:
         environment = self.user.environment()
         environment.update(env or {})
         completed = subprocess.run(
             self.user.command(argv),
-            cwd=self.directory,
+            cwd=self.directory / subfolder,
             env=environment,
             stdin=subprocess.DEVNULL,
             capture_output=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nodeops.errors import NodeopsError
-from nodeops.scaffold import write_project_files
+from nodeops.scaffold import set_env_values, write_project_files
 from nodeops.tasks import parse_packages
 
 
@@ -68,3 +68,10 @@ def test_parse_packages_splits() -> None:
 def test_parse_packages_rejects(raw: str) -> None:
     with pytest.raises(NodeopsError):
         parse_packages(raw)
+
+
+def test_set_env_values_keeps_lines(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("PORT=80\n# the team's comment\nexport NODE_VERSION=22.1.0\nAPI_URL=x\n")
+    set_env_values(path, {"PORT": "3302", "NODE_VERSION": "24.22.3"})
+    assert path.read_text() == "PORT=3302\n# the team's comment\nexport NODE_VERSION=24.22.3\nAPI_URL=x\n"

@@ -76,3 +76,11 @@ def test_error_names_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         load_settings(tmp_path)
     assert "in the environment" in caught.value.message
     assert str(tmp_path) not in caught.value.message
+
+
+def test_unparsable_env_line(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("NODE_VERSION=24.22.3\nthis is not valid\n")
+    with pytest.raises(NodeopsError) as caught:
+        load_settings(tmp_path)
+    assert "invalid line 2" in caught.value.message
+    assert "'this is not valid'" in caught.value.message

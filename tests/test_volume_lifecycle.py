@@ -168,7 +168,7 @@ def test_status_prune_and_decoys(make_root_project: ProjectFactory) -> None:
         # prune-volume while the app runs detached stops it first.
         project.nodeops("up", "--detach")
         container = f"{project.name}-app-1"
-        assert status(project)["used by"] == container
+        assert status(project)["used by"] == f"{container} (running)"
         result = project.nodeops("prune-volume", "--yes")
         assert f"removed container {container}" in result.stderr, result.describe()
         assert f"removed volume {project.name}_node_modules" in result.stderr

@@ -182,3 +182,30 @@ def test_gid_already_in_image(make_shared_gid_project) -> None:
     assert (made.st_uid, made.st_gid) == (project.user.uid, 100)
     project.nodeops("down", "--volumes")
     assert project.foreign_owned() == []
+
+
+def test_broken_env_still_stops(make_root_project) -> None:
+    project: TestProject = make_root_project("brokenenv")
+    project.nodeops("bootstrap", "--port", str(project.port))
+    project.write("src/.keep", "")
+    in_subfolder = project.nodeops("shell", "--command", "pwd", subfolder="src")
+    assert in_subfolder.stdout.strip() == "/srv/app/src"
+    project.nodeops("up", "--detach")
+
+    env_path = project.directory / ".env"
+    env_path.write_text(env_path.read_text() + "PORT=abc\nthis is not valid\n")
+    refused = project.nodeops("test", expect=2)
+    assert "invalid line" in refused.stderr, refused.describe()
+    assert "'this is not valid'" in refused.stderr
+
+    # status and down go on without .env, so a broken file never strands a running app.
+    shown = project.nodeops("status")
+    assert "Going on without .env" in shown.stderr, shown.describe()
+    assert "Traceback" not in shown.stderr
+    project.nodeops("down")
+    listed = subprocess.run(
+        ["docker", "container", "ls", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={project.name}"],
+        capture_output=True, text=True, check=True,
+    )
+    assert listed.stdout.strip() == ""
+    assert env_path.read_text().endswith("PORT=abc\nthis is not valid\n")
