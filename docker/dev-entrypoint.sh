@@ -4,8 +4,8 @@
 #
 # Docker fills a named volume from the image only once, so a changed lock file
 # (a new dependency, a branch switch) would otherwise leave a stale tree. The
-# stamp records the lock hash and node version of the last complete install;
-# it is removed before an install starts, so an interrupted one is redone.
+# stamp records the lock hash and node version of the last complete install.
+# It is removed before an install starts, so an interrupted one is redone.
 set -eu
 
 modules=/srv/app/node_modules

@@ -168,8 +168,8 @@ def build_environment() -> dict[str, str]:
     """Return the environment for a compose build.
 
     Without the buildx plugin, compose 2.40 warns on every build that it is
-    set to build with Bake; its own builder works, so nodeops picks it unless
-    the user set COMPOSE_BAKE.
+    set to build with Bake. Its own builder works, so nodeops selects it
+    unless the user set COMPOSE_BAKE.
     """
     env = dict(os.environ)
     if "COMPOSE_BAKE" not in env and not buildx_available():
