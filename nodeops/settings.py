@@ -40,29 +40,31 @@ class Settings:
         return dict(self.values).get(name)
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """Read a dotenv file without expanding ``${VAR}`` references.
+def read_env_file(path: Path, strict: bool = False) -> dict[str, str]:
+    """Read the raw values of a dotenv file, without expanding ``${VAR}`` references.
 
     Compose interpolates the file itself, so nodeops reads the raw values.
+    With ``strict``, a line that is not ``KEY=value``, which compose rejects,
+    raises a `NodeopsError`; otherwise it is skipped.
     """
-    from dotenv import dotenv_values
-
-    values = dotenv_values(path, interpolate=False)
-    return {key: value for key, value in values.items() if value is not None}
-
-
-def check_env_file(path: Path) -> None:
-    """Reject a line that is not ``KEY=value``, which compose would refuse to read."""
+    # python-dotenv's parser, which dotenv_values uses too: it reports the
+    # line of each invalid statement, so one pass both checks and reads.
     from dotenv.parser import parse_stream
 
+    values = {}
     with path.open(encoding="utf-8") as stream:
         for binding in parse_stream(stream):
             if binding.error:
-                line = binding.original.string.strip()
-                raise NodeopsError(
-                    f"invalid line {binding.original.line} in {path}: {line!r} is not"
-                    " KEY=value; fix it or remove it"
-                )
+                if strict:
+                    line = binding.original.string.strip()
+                    raise NodeopsError(
+                        f"invalid line {binding.original.line} in {path}: {line!r} is not"
+                        " KEY=value; fix it or remove it"
+                    )
+                continue
+            if binding.key is not None and binding.value is not None:
+                values[binding.key] = binding.value
+    return values
 
 
 def load_settings(project: Path) -> Settings:
@@ -76,8 +78,7 @@ def load_settings(project: Path) -> Settings:
             f"{env_path} is missing: run 'nodeops bootstrap' to create it,"
             f" or copy {ENV_EXAMPLE_FILE} to {ENV_FILE}"
         )
-    check_env_file(env_path)
-    values = read_env_file(env_path)
+    values = read_env_file(env_path, strict=True)
     values.update(os.environ)
     return parse_settings(values, source=str(env_path), from_environment=set(os.environ))
 
