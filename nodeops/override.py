@@ -66,7 +66,7 @@ def write_override(path: Path, content: str) -> bool:
     """Write the override unless it already has ``content``; return whether it changed.
 
     An override without nodeops' marker is the user's own, so it is kept and
-    the error says how to go on.
+    the error names the way to go on.
     """
     if path.is_file():
         current = path.read_text(encoding="utf-8")

@@ -18,7 +18,7 @@ DEPENDENCY_FIELDS = ("dependencies", "devDependencies", "optionalDependencies", 
 
 @dataclass(frozen=True)
 class VolumeState:
-    """What is known about the node_modules volume of a project."""
+    """The known state of a project's node_modules volume."""
 
     key: str
     #: The Docker name of the volume, or None when it does not exist.

@@ -178,8 +178,8 @@ def test_gid_already_in_image(make_shared_gid_project) -> None:
 
     result = project.nodeops("shell", "--command", "id -u; id -g; touch made-in-container")
     assert result.stdout.split()[:2] == [str(project.user.uid), "100"]
-    made = (project.directory / "made-in-container").stat()
-    assert (made.st_uid, made.st_gid) == (project.user.uid, 100)
+    created = (project.directory / "made-in-container").stat()
+    assert (created.st_uid, created.st_gid) == (project.user.uid, 100)
     project.nodeops("down", "--volumes")
     assert project.foreign_owned() == []
 
@@ -194,14 +194,14 @@ def test_broken_env_still_stops(make_root_project) -> None:
 
     env_path = project.directory / ".env"
     env_path.write_text(env_path.read_text() + "PORT=abc\nthis is not valid\n")
-    refused = project.nodeops("test", expect=2)
-    assert "invalid line" in refused.stderr, refused.describe()
-    assert "'this is not valid'" in refused.stderr
+    rejected = project.nodeops("test", expect=2)
+    assert "invalid line" in rejected.stderr, rejected.describe()
+    assert "'this is not valid'" in rejected.stderr
 
     # status and down go on without .env, so a broken file never strands a running app.
-    shown = project.nodeops("status")
-    assert "Going on without .env" in shown.stderr, shown.describe()
-    assert "Traceback" not in shown.stderr
+    status_result = project.nodeops("status")
+    assert "Going on without .env" in status_result.stderr, status_result.describe()
+    assert "Traceback" not in status_result.stderr
     project.nodeops("down")
     listed = subprocess.run(
         ["docker", "container", "ls", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={project.name}"],
